@@ -1,0 +1,42 @@
+"""Curriculum state inside a checkpoint: arrays in safetensors, scalars in JSON — never pickle."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import numpy as np
+from safetensors import SafetensorError
+from safetensors.numpy import load_file, save_file
+
+ARRAYS_NAME = "adm_curriculum.safetensors"
+SCALARS_NAME = "adm_curriculum.json"
+FORMAT_VERSION = 1
+
+
+def save_state(directory: str, arrays: dict[str, np.ndarray], scalars: dict[str, Any]) -> None:
+    os.makedirs(directory, exist_ok=True)
+    save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, os.path.join(directory, ARRAYS_NAME))
+    with open(os.path.join(directory, SCALARS_NAME), "w", encoding="utf-8") as f:
+        json.dump({"format_version": FORMAT_VERSION, **scalars}, f, indent=2)
+
+
+def load_state(directory: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Read both files, turning a missing or damaged one into an error that names it and says what to do."""
+    arrays_path, scalars_path = (os.path.join(directory, n) for n in (ARRAYS_NAME, SCALARS_NAME))
+    for path in (arrays_path, scalars_path):
+        if not os.path.isfile(path):
+            raise FileNotFoundError(
+                f"{path} is missing: this checkpoint has no curriculum state (was it written with curriculum='none' "
+                "or by another trainer?). Resume from a checkpoint of the same run, or start a new run."
+            )
+    try:
+        arrays = load_file(arrays_path)
+        with open(scalars_path, encoding="utf-8") as f:
+            scalars = json.load(f)
+    except (SafetensorError, OSError, ValueError) as err:
+        raise ValueError(f"Curriculum state in {directory} is damaged ({err}); cannot resume from it.") from err
+    if scalars.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{scalars_path}: unsupported format_version {scalars.get('format_version')!r}.")
+    return arrays, scalars

@@ -1,0 +1,350 @@
+"""`ADMTrainer`: the HF `Trainer` with a SAM step and an adversarial-difficulty curriculum.
+
+Thin glue: the math lives in `sam`, `difficulty` and `curriculum`; the Trainer keeps its own optimizer, scheduler,
+clipping, mixed precision, logging and checkpointing. Per micro-batch the SAM step is:
+
+1. stash the gradients accumulated so far; clean forward/backward under `no_sync` (`g1`, and `dL/dx` for free);
+2. score the batch (ADM: one extra no-grad forward on `x + delta`), update the score table, form SPL weights;
+3. `w <- w + e(w)`; put the stashed gradients back;
+4. forward/backward at `w + e` through `Trainer.training_step` (accumulation scaling, loss scaling, DDP sync),
+   with BatchNorm running statistics frozen; restore `w` from the saved copy;
+5. return the clean loss.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import math
+from typing import Any
+
+import datasets
+import numpy as np
+import torch
+from torch import nn
+from transformers import Trainer
+from transformers.utils import logging
+
+from . import sam
+from .batchnorm import frozen_bn_stats
+from .config import ADMConfig
+from .curriculum import CurriculumSampler, ScoreTable, admitted_fraction, spl_loss, spl_weights
+from .difficulty import RunningMean, adm_scores, input_space_epsilon, logit_grad_norm, per_sample_loss
+from .indexing import INDEX_KEY, IndexedCollator, IndexedDataset
+from .state import load_state, save_state
+
+logger = logging.get_logger(__name__)
+
+
+def _logits(outputs: Any) -> torch.Tensor:
+    return outputs["logits"] if isinstance(outputs, dict) else outputs[1 if len(outputs) > 1 else 0]
+
+
+class ADMTrainer(Trainer):
+    """Drop-in `Trainer` for `ADMConfig`. With `sam=False` and `curriculum="none"` it is exactly `Trainer`."""
+
+    _tag_names = ["adm-hf", "sam", "curriculum-learning", "image-classification"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not isinstance(self.args, ADMConfig):
+            raise TypeError(f"ADMTrainer needs `args` to be an ADMConfig, got {type(self.args).__name__}.")
+        if self.args.sam and (self.is_deepspeed_enabled or self.is_fsdp_enabled):
+            raise ValueError(
+                "ADMTrainer: sam=True is not supported with DeepSpeed or FSDP (enabled through the Accelerate "
+                "config): the SAM ascent needs each process's full, unsharded gradients and weights."
+            )
+        self.skipped_ascents = 0
+        self.nonfinite_steps = 0
+        self.gap_mean = RunningMean(momentum=self.args.adm_mean_momentum)
+        self.scores: ScoreTable | None = None
+        self._sampler: CurriculumSampler | None = None
+        self._batch_weights: torch.Tensor | None = None
+        self._pass_logits: torch.Tensor | None = None
+        self._batch_stats: dict[str, float] = {}
+        if self.args.curriculum != "none" and self.train_dataset is not None:
+            self._validate_for_curriculum()
+            self.scores = ScoreTable(len(self.train_dataset), ema=self.args.difficulty_ema)
+
+    # ------------------------------------------------------------------ validation
+
+    def _validate_for_curriculum(self) -> None:
+        """Refuse set-ups the curriculum cannot work with before any step is taken."""
+        args, dataset = self.args, self.train_dataset
+        if isinstance(dataset, torch.utils.data.IterableDataset) or not hasattr(dataset, "__len__"):
+            raise ValueError(
+                f"curriculum={args.curriculum!r} needs a map-style train_dataset with a length (scores are keyed by "
+                f"dataset index); got {type(dataset).__name__}. Use curriculum='none' for streaming data."
+            )
+        if args.difficulty == "adm":
+            forward = inspect.signature(self.accelerator.unwrap_model(self.model).forward).parameters
+            if "pixel_values" not in forward:
+                raise ValueError(
+                    "difficulty='adm' perturbs `pixel_values`, but the model's forward has no `pixel_values` "
+                    f"argument ({', '.join(forward)}). Use difficulty='loss' or 'grad_norm'."
+                )
+
+    def _check_first_batch(self, collator, dataset) -> None:
+        batch = collator([dataset[0]])
+        if "labels" not in batch:
+            raise ValueError(
+                f"curriculum={self.args.curriculum!r} needs per-sample labels, but the collated training batch has "
+                f"no 'labels' (keys: {sorted(batch)}). Check the dataset's label column and the data collator."
+            )
+        if self.args.difficulty == "adm" and "pixel_values" not in batch:
+            raise ValueError(
+                f"difficulty='adm' needs 'pixel_values' in the training batch (keys: {sorted(batch)})."
+            )
+
+    # ------------------------------------------------------------------ data
+
+    def get_train_dataloader(self):
+        """Wrap dataset and collator so every batch carries its samples' dataset indices (see `indexing`)."""
+        if self.scores is None:
+            return super().get_train_dataloader()
+        original = self.train_dataset, self.data_collator
+        dataset = self.train_dataset
+        if isinstance(dataset, datasets.Dataset):
+            dataset = self._remove_unused_columns(dataset, description="training")
+        collator = self._get_collator_with_removed_columns(self.data_collator, description="training")
+        self._check_first_batch(collator, dataset)
+        self.train_dataset, self.data_collator = IndexedDataset(dataset), IndexedCollator(collator)
+        try:
+            return super().get_train_dataloader()
+        finally:
+            self.train_dataset, self.data_collator = original
+
+    def _get_train_sampler(self, train_dataset=None):
+        if self.args.curriculum != "sampler":
+            return super()._get_train_sampler(train_dataset)
+        if self._sampler is None:
+            seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+            self._sampler = CurriculumSampler(
+                self.scores,
+                self._admitted_fraction,
+                seed=seed,
+                explore_fraction=self.args.curriculum_explore_fraction,
+            )
+        return self._sampler
+
+    def _admitted_fraction(self) -> float:
+        progress = self.state.global_step / max(1, self.state.max_steps)
+        return admitted_fraction(
+            progress,
+            pacing=self.args.curriculum_pacing,
+            start_fraction=self.args.curriculum_start_fraction,
+            end=self.args.curriculum_end,
+            root_p=self.args.curriculum_root_p,
+            num_steps=self.args.curriculum_num_steps,
+        )
+
+    # ------------------------------------------------------------------ the step
+
+    def training_step(self, model: nn.Module, inputs: dict[str, Any], num_items_in_batch=None) -> torch.Tensor:
+        if not self.args.sam and self.scores is None:
+            return super().training_step(model, inputs, num_items_in_batch)
+        inputs = self._prepare_inputs(inputs)
+        index = inputs.pop(INDEX_KEY, None)
+        if self.args.curriculum == "spl":
+            num_items_in_batch = None  # SPL's weighted loss is a per-micro-batch mean: let Trainer scale it for GA
+        if not self.args.sam:
+            model.train()
+            self._batch_weights = self._score_batch(model, inputs, index, logits=None, input_grad=None)
+            try:
+                return super().training_step(model, inputs, num_items_in_batch)
+            finally:
+                self._batch_weights = None
+        return self._sam_step(model, inputs, index, num_items_in_batch)
+
+    def _sam_step(self, model, inputs, index, num_items_in_batch) -> torch.Tensor:
+        params = sam.trainable_params(model)
+        accumulated = sam.stash_grads(params)
+        online_fgsm = self.scores is not None and self.args.difficulty == "adm" and self.args.adm_attack == "fgsm"
+        if online_fgsm:
+            inputs["pixel_values"] = inputs["pixel_values"].detach().requires_grad_(True)
+        with self.accelerator.no_sync(model):
+            clean_loss = super().training_step(model, inputs, num_items_in_batch)
+        if not torch.isfinite(clean_loss):
+            sam.restore_grads(params, accumulated)
+            self._skip_nonfinite(index)
+            return clean_loss
+        if self.scores is not None:
+            input_grad = None
+            if online_fgsm:
+                input_grad = inputs["pixel_values"].grad
+                inputs["pixel_values"] = inputs["pixel_values"].detach()
+            self._batch_weights = self._score_batch(model, inputs, index, self._pass_logits, input_grad)
+        backup = sam.perturb(params, self.args.sam_rho, self.args.sam_adaptive)
+        if backup is None:
+            self.skipped_ascents += 1
+            logger.warning(f"Non-finite SAM ascent gradient at step {self.state.global_step}: perturbation skipped.")
+        sam.restore_grads(params, accumulated)
+        try:
+            with frozen_bn_stats(model):
+                super().training_step(model, inputs, num_items_in_batch)
+        finally:
+            self._batch_weights = None
+            if backup is not None:
+                sam.restore_weights(params, backup)
+        return clean_loss
+
+    def _skip_nonfinite(self, index: torch.Tensor | None) -> None:
+        self.nonfinite_steps += 1
+        where = f" (sample indices {index.tolist()})" if index is not None else ""
+        logger.warning(f"Non-finite training loss at step {self.state.global_step}{where}: micro-batch skipped.")
+        if self.nonfinite_steps > self.args.max_nonfinite_steps:
+            raise RuntimeError(
+                f"{self.nonfinite_steps} micro-batches had a non-finite loss (max_nonfinite_steps="
+                f"{self.args.max_nonfinite_steps}); aborting. Last one at step {self.state.global_step}{where}."
+            )
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        """The model's own loss, or the SPL-weighted loss `sum(v_i l_i) / sum(v_i)` while weights are pending."""
+        if self._batch_weights is None:
+            loss, outputs = super().compute_loss(model, inputs, True, num_items_in_batch)
+        else:
+            outputs = model(**inputs)
+            per_sample = per_sample_loss(_logits(outputs), inputs["labels"], self.args.label_smoothing_factor)
+            loss = spl_loss(per_sample, self._batch_weights)
+        if model.training:
+            self._pass_logits = _logits(outputs).detach()
+        return (loss, outputs) if return_outputs else loss
+
+    # ------------------------------------------------------------------ difficulty and curriculum
+
+    def _score_batch(self, model, inputs, index, logits, input_grad) -> torch.Tensor | None:
+        """Difficulty of this batch → score table (all ranks) → SPL weights for the descent pass (or None)."""
+        args, labels = self.args, inputs["labels"]
+        if args.difficulty == "adm":
+            x = inputs["pixel_values"]
+            scores, clean, adv = adm_scores(
+                model,
+                x,
+                labels,
+                clean_logits=logits,
+                input_grad=input_grad,
+                **self._attack_kwargs(x),
+                normalization=args.adm_normalization,
+                running_mean=self.gap_mean.value,
+                label_smoothing=args.label_smoothing_factor,
+            )
+            self.gap_mean.update(self._gather(adv - clean)[0])
+        else:
+            if logits is None:
+                with torch.no_grad(), frozen_bn_stats(model):
+                    logits = _logits(model(**inputs))
+            measure = per_sample_loss if args.difficulty == "loss" else logit_grad_norm
+            scores = measure(logits.detach(), labels, args.label_smoothing_factor)
+        all_index, all_scores, all_labels = self._gather(index, scores, labels)
+        self.scores.update(all_index, all_scores, step=self.state.global_step, labels=all_labels)
+        self._batch_stats = {"difficulty_batch_mean": scores.mean().item()}
+        if args.curriculum != "spl":
+            return None
+        q = self._admitted_fraction()
+        threshold = self.scores.threshold(q)
+        weights = spl_weights(scores, threshold, args.spl_weighting, mixture_ratio=args.spl_mixture_ratio)
+        self._batch_stats.update(
+            admitted_fraction=q, spl_threshold=threshold, spl_batch_admitted=(weights > 0).float().mean().item()
+        )
+        return weights
+
+    def _attack_kwargs(self, x: torch.Tensor) -> dict[str, Any]:
+        args = self.args
+        std = getattr(self.processing_class, "image_std", None) or args.adm_input_std
+        to_input_space = lambda eps: input_space_epsilon(  # noqa: E731
+            eps, std, x.shape[1], device=x.device, dtype=x.dtype
+        )
+        step_size = args.adm_pgd_step_size or 2.5 * args.adm_epsilon / args.adm_pgd_steps
+        generator = None
+        if args.adm_pgd_random_start:
+            generator = torch.Generator(x.device).manual_seed(args.seed + self.state.global_step)
+        return dict(
+            epsilon=to_input_space(args.adm_epsilon),
+            attack=args.adm_attack,
+            pgd_steps=args.adm_pgd_steps,
+            pgd_step_size=to_input_space(step_size),
+            pgd_random_start=args.adm_pgd_random_start,
+            generator=generator,
+        )
+
+    def _gather(self, *tensors: torch.Tensor) -> list[torch.Tensor]:
+        """Concatenate per-rank batch tensors across processes (only this batch's updates travel)."""
+        if self.accelerator.num_processes == 1:
+            return list(tensors)
+        valid = torch.ones(len(tensors[0]), dtype=torch.long, device=tensors[0].device)
+        padded = [self.accelerator.pad_across_processes(t.contiguous(), dim=0) for t in (valid, *tensors)]
+        gathered = [self.accelerator.gather(t) for t in padded]
+        keep = gathered[0].bool()
+        return [g[keep] for g in gathered[1:]]
+
+    def difficulty_table(self) -> datasets.Dataset:
+        """Per-sample difficulty (index, score, label, times_seen, last_step) for inspecting hard/mislabelled data."""
+        if self.scores is None:
+            raise ValueError("No difficulty table: with curriculum='none' no difficulty is computed.")
+        return datasets.Dataset.from_dict({"index": np.arange(len(self.scores.scores)), **self.scores.state_dict()})
+
+    # ------------------------------------------------------------------ logging and checkpoints
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs:
+            logs.update(self._curriculum_logs())
+        super().log(logs, start_time)
+
+    def _curriculum_logs(self) -> dict[str, float]:
+        logs: dict[str, float] = {}
+        if self.args.sam:
+            logs["sam_skipped_ascents"] = self.skipped_ascents
+        if self.scores is not None and self.scores.num_seen:
+            seen = self.scores.scores[~np.isnan(self.scores.scores)]
+            p10, p50, p90 = np.quantile(seen, [0.1, 0.5, 0.9])
+            logs.update(
+                {
+                    **self._batch_stats,
+                    "difficulty_mean": float(seen.mean()),
+                    "difficulty_std": float(seen.std()),
+                    "difficulty_p10": float(p10),
+                    "difficulty_p50": float(p50),
+                    "difficulty_p90": float(p90),
+                    "difficulty_seen_fraction": self.scores.num_seen / len(self.scores.scores),
+                }
+            )
+            if self.args.curriculum == "sampler":
+                logs["admitted_fraction"] = self._admitted_fraction()
+        return logs
+
+    def _save_optimizer_and_scheduler(self, output_dir: str) -> None:
+        """Curriculum state is training state: it travels with the optimizer inside each checkpoint."""
+        super()._save_optimizer_and_scheduler(output_dir)
+        if self.scores is not None and self.args.should_save:
+            arrays = dict(self.scores.state_dict())
+            scalars: dict[str, Any] = {
+                "num_samples": len(self.scores.scores),
+                "curriculum": self.args.curriculum,
+                "difficulty": self.args.difficulty,
+                "gap_mean": self.gap_mean.state_dict(),
+                "skipped_ascents": self.skipped_ascents,
+                "nonfinite_steps": self.nonfinite_steps,
+            }
+            if self._sampler is not None:
+                sampler_state = self._sampler.state_dict()
+                arrays["sampler_plan"] = sampler_state["plan"]
+                scalars["sampler_epoch"] = sampler_state["epoch"]
+            save_state(output_dir, arrays, scalars)
+
+    def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
+        super()._load_optimizer_and_scheduler(checkpoint)
+        if checkpoint is None or self.scores is None:
+            return
+        arrays, scalars = load_state(checkpoint)
+        if scalars["num_samples"] != len(self.scores.scores):
+            raise ValueError(
+                f"Checkpoint {checkpoint} scores {scalars['num_samples']} samples but the train_dataset has "
+                f"{len(self.scores.scores)}: resume with the same training data."
+            )
+        plan = arrays.pop("sampler_plan", None)
+        self.scores.load_state_dict(arrays)
+        self.gap_mean.load_state_dict(scalars["gap_mean"])
+        self.skipped_ascents = scalars["skipped_ascents"]
+        self.nonfinite_steps = scalars["nonfinite_steps"]
+        if self._sampler is not None and plan is not None:
+            self._sampler.load_state_dict({"epoch": scalars["sampler_epoch"], "plan": plan})
