@@ -227,6 +227,7 @@ class ADMTrainer(Trainer):
                 normalization=args.adm_normalization,
                 running_mean=self.gap_mean.value,
                 label_smoothing=args.label_smoothing_factor,
+                forward=lambda m, inp: _logits(m(pixel_values=inp)),
             )
             self.gap_mean.update(self._gather(adv - clean)[0])
         else:
@@ -281,7 +282,16 @@ class ADMTrainer(Trainer):
         """Per-sample difficulty (index, score, label, times_seen, last_step) for inspecting hard/mislabelled data."""
         if self.scores is None:
             raise ValueError("No difficulty table: with curriculum='none' no difficulty is computed.")
-        return datasets.Dataset.from_dict({"index": np.arange(len(self.scores.scores)), **self.scores.state_dict()})
+        table = self.scores
+        return datasets.Dataset.from_dict(
+            {
+                "index": np.arange(len(table)),
+                "score": table.scores,
+                "label": table.labels,
+                "times_seen": table.times_seen,
+                "last_step": table.last_step,
+            }
+        )
 
     # ------------------------------------------------------------------ logging and checkpoints
 
