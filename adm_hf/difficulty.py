@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -200,17 +201,30 @@ class RunningMean:
         self.momentum = float(state.get("momentum", self.momentum))
 
 
-def default_forward(model: nn.Module, x: Tensor) -> Tensor:
-    """``model(pixel_values=x)`` for models that name their input so (HF vision models), else ``model(x)``.
+def logits_of(outputs: Any) -> Tensor:
+    """The logits of a classifier's output: a tensor, an HF ``ModelOutput``/dict with ``logits``, or a tuple.
 
-    Returns ``.logits`` when the output carries them (HF ``ModelOutput``), else the output itself.
+    Tuples follow the HF convention: ``(loss, logits, ...)`` when the first element is a scalar loss, else
+    ``(logits, ...)``.
     """
+    if isinstance(outputs, Tensor):
+        return outputs
+    if isinstance(outputs, Mapping):
+        return outputs["logits"]
+    if hasattr(outputs, "logits"):
+        return outputs.logits
+    first = outputs[0]
+    return outputs[1] if first.ndim == 0 and len(outputs) > 1 else first
+
+
+def default_forward(model: nn.Module, x: Tensor) -> Tensor:
+    """Logits of ``model(pixel_values=x)`` for models that name their input so (HF vision models), else of
+    ``model(x)`` (plain modules, and DDP wrappers, which pass positional inputs through)."""
     try:
         named = "pixel_values" in inspect.signature(model.forward).parameters
     except (TypeError, ValueError):
         named = False
-    out = model(pixel_values=x) if named else model(x)
-    return out.logits if hasattr(out, "logits") else out
+    return logits_of(model(pixel_values=x) if named else model(x))
 
 
 def adm_scores(

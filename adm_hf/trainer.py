@@ -26,18 +26,14 @@ from transformers import Trainer
 from transformers.utils import logging
 
 from . import sam
-from .batchnorm import frozen_bn_stats
+from .batchnorm import bn_restore, bn_snapshot, frozen_bn_stats
 from .config import ADMConfig
 from .curriculum import CurriculumSampler, ScoreTable, admitted_fraction, spl_loss, spl_weights
-from .difficulty import RunningMean, adm_scores, input_space_epsilon, logit_grad_norm, per_sample_loss
+from .difficulty import RunningMean, adm_scores, input_space_epsilon, logit_grad_norm, logits_of, per_sample_loss
 from .indexing import INDEX_KEY, IndexedCollator, IndexedDataset
 from .state import load_state, save_state
 
 logger = logging.get_logger(__name__)
-
-
-def _logits(outputs: Any) -> torch.Tensor:
-    return outputs["logits"] if isinstance(outputs, dict) else outputs[1 if len(outputs) > 1 else 0]
 
 
 class ADMTrainer(Trainer):
@@ -147,48 +143,68 @@ class ADMTrainer(Trainer):
         index = inputs.pop(INDEX_KEY, None)
         if self.args.curriculum == "spl":
             num_items_in_batch = None  # SPL's weighted loss is a per-micro-batch mean: let Trainer scale it for GA
-        if not self.args.sam:
-            model.train()
-            self._batch_weights = self._score_batch(model, inputs, index, logits=None, input_grad=None)
-            try:
-                return super().training_step(model, inputs, num_items_in_batch)
-            finally:
-                self._batch_weights = None
-        return self._sam_step(model, inputs, index, num_items_in_batch)
-
-    def _sam_step(self, model, inputs, index, num_items_in_batch) -> torch.Tensor:
+        model.train()
         params = sam.trainable_params(model)
         accumulated = sam.stash_grads(params)
+        bn_before = bn_snapshot(model)
+        clean_loss, input_grad = self._ascent_pass(model, inputs, num_items_in_batch)
+        finite = clean_loss is None or bool(torch.isfinite(clean_loss))
+        scores = None
+        if self.scores is not None:  # on every rank, even a non-finite one: scoring gathers across ranks
+            logits = self._pass_logits if self.args.sam else None
+            scores = self._score_batch(model, inputs, index, logits, input_grad)
+            finite = finite and bool(torch.isfinite(scores).all())
+        if not self._finite_on_every_rank(finite):
+            sam.restore_grads(params, accumulated)
+            bn_restore(model, bn_before)
+            self._skip_nonfinite(params, index)
+            return clean_loss if clean_loss is not None else torch.tensor(math.nan, device=self.args.device)
+        backup = None
+        if self.args.sam:
+            backup = sam.perturb(params, self.args.sam_rho, self.args.sam_adaptive)
+            if backup is None:
+                self.skipped_ascents += 1
+                logger.warning(f"Non-finite SAM ascent gradient at step {self.state.global_step}: no perturbation.")
+        sam.restore_grads(params, accumulated)  # the descent accumulates onto them, inside DDP's sync if due
+        if self.args.curriculum == "spl":
+            self._batch_weights = self._spl_weights(scores)
+        try:
+            with frozen_bn_stats(model) if self.args.sam else contextlib.nullcontext():
+                loss = super().training_step(model, inputs, num_items_in_batch)
+        finally:
+            self._batch_weights = None
+            if backup is not None:
+                sam.restore_weights(params, backup)
+        return clean_loss if self.args.sam else loss
+
+    def _ascent_pass(self, model, inputs, num_items_in_batch) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """SAM's first pass at `w`, per device (`no_sync`); with FGSM-ADM it also yields `dL/dx` for free."""
+        if not self.args.sam:
+            return None, None
         online_fgsm = self.scores is not None and self.args.difficulty == "adm" and self.args.adm_attack == "fgsm"
         if online_fgsm:
             inputs["pixel_values"] = inputs["pixel_values"].detach().requires_grad_(True)
         with self.accelerator.no_sync(model):
             clean_loss = super().training_step(model, inputs, num_items_in_batch)
-        if not torch.isfinite(clean_loss):
-            sam.restore_grads(params, accumulated)
-            self._skip_nonfinite(index)
-            return clean_loss
-        if self.scores is not None:
-            input_grad = None
-            if online_fgsm:
-                input_grad = inputs["pixel_values"].grad
-                inputs["pixel_values"] = inputs["pixel_values"].detach()
-            self._batch_weights = self._score_batch(model, inputs, index, self._pass_logits, input_grad)
-        backup = sam.perturb(params, self.args.sam_rho, self.args.sam_adaptive)
-        if backup is None:
-            self.skipped_ascents += 1
-            logger.warning(f"Non-finite SAM ascent gradient at step {self.state.global_step}: perturbation skipped.")
-        sam.restore_grads(params, accumulated)
-        try:
-            with frozen_bn_stats(model):
-                super().training_step(model, inputs, num_items_in_batch)
-        finally:
-            self._batch_weights = None
-            if backup is not None:
-                sam.restore_weights(params, backup)
-        return clean_loss
+        if not online_fgsm:
+            return clean_loss, None
+        x = inputs["pixel_values"]
+        inputs["pixel_values"] = x.detach()
+        return clean_loss, x.grad
 
-    def _skip_nonfinite(self, index: torch.Tensor | None) -> None:
+    def _finite_on_every_rank(self, finite: bool) -> bool:
+        """All ranks must skip together, or DDP's gradient all-reduce would wait forever for the skipping one."""
+        if self.accelerator.num_processes == 1:
+            return finite
+        flag = torch.tensor([float(finite)], device=self.args.device)
+        return bool(self.accelerator.gather(flag).min() > 0)
+
+    def _skip_nonfinite(self, params: list[nn.Parameter], index: torch.Tensor | None) -> None:
+        """Drop this micro-batch (its gradients, BN updates); if it was due to sync them, average the rest by hand."""
+        if self.accelerator.sync_gradients and self.accelerator.num_processes > 1:
+            for p in params:
+                if p.grad is not None:
+                    p.grad = self.accelerator.reduce(p.grad, reduction="mean")
         self.nonfinite_steps += 1
         where = f" (sample indices {index.tolist()})" if index is not None else ""
         logger.warning(f"Non-finite training loss at step {self.state.global_step}{where}: micro-batch skipped.")
@@ -204,16 +220,16 @@ class ADMTrainer(Trainer):
             loss, outputs = super().compute_loss(model, inputs, True, num_items_in_batch)
         else:
             outputs = model(**inputs)
-            per_sample = per_sample_loss(_logits(outputs), inputs["labels"], self.args.label_smoothing_factor)
+            per_sample = per_sample_loss(logits_of(outputs), inputs["labels"], self.args.label_smoothing_factor)
             loss = spl_loss(per_sample, self._batch_weights)
         if model.training:
-            self._pass_logits = _logits(outputs).detach()
+            self._pass_logits = logits_of(outputs).detach()
         return (loss, outputs) if return_outputs else loss
 
     # ------------------------------------------------------------------ difficulty and curriculum
 
-    def _score_batch(self, model, inputs, index, logits, input_grad) -> torch.Tensor | None:
-        """Difficulty of this batch → score table (all ranks) → SPL weights for the descent pass (or None)."""
+    def _score_batch(self, model, inputs, index, logits, input_grad) -> torch.Tensor:
+        """This batch's difficulty (returned) and the score table update, identical on all ranks."""
         args, labels = self.args, inputs["labels"]
         if args.difficulty == "adm":
             x = inputs["pixel_values"]
@@ -227,23 +243,24 @@ class ADMTrainer(Trainer):
                 normalization=args.adm_normalization,
                 running_mean=self.gap_mean.value,
                 label_smoothing=args.label_smoothing_factor,
-                forward=lambda m, inp: _logits(m(pixel_values=inp)),
             )
             self.gap_mean.update(self._gather(adv - clean)[0])
         else:
             if logits is None:
                 with torch.no_grad(), frozen_bn_stats(model):
-                    logits = _logits(model(**inputs))
+                    logits = logits_of(model(**inputs))
             measure = per_sample_loss if args.difficulty == "loss" else logit_grad_norm
             scores = measure(logits.detach(), labels, args.label_smoothing_factor)
         all_index, all_scores, all_labels = self._gather(index, scores, labels)
         self.scores.update(all_index, all_scores, step=self.state.global_step, labels=all_labels)
         self._batch_stats = {"difficulty_batch_mean": scores.mean().item()}
-        if args.curriculum != "spl":
-            return None
+        return scores
+
+    def _spl_weights(self, scores: torch.Tensor) -> torch.Tensor:
+        """Self-paced weights against the table's q(t)-quantile, so "easy" means easy among all samples seen."""
         q = self._admitted_fraction()
         threshold = self.scores.threshold(q)
-        weights = spl_weights(scores, threshold, args.spl_weighting, mixture_ratio=args.spl_mixture_ratio)
+        weights = spl_weights(scores, threshold, self.args.spl_weighting, mixture_ratio=self.args.spl_mixture_ratio)
         self._batch_stats.update(
             admitted_fraction=q, spl_threshold=threshold, spl_batch_admitted=(weights > 0).float().mean().item()
         )

@@ -48,6 +48,8 @@ class Recording(ADMTrainer):
 
 
 def main(out: str, curriculum: str, checkpoint: str | None = None) -> None:
+    """`curriculum` may end in "+nan": one sample is NaN, so one rank meets a non-finite loss each epoch."""
+    curriculum, _, poison = curriculum.partition("+")
     fingerprints = Fingerprints()
     args = config(
         out,
@@ -59,7 +61,10 @@ def main(out: str, curriculum: str, checkpoint: str | None = None) -> None:
         curriculum_start_fraction=0.5,
         ddp_backend="gloo",
     )
-    trainer = Recording(model=TinyCNN(), args=args, train_dataset=DictDataset(n=32), callbacks=[fingerprints])
+    dataset = DictDataset(n=32)
+    if poison:
+        dataset.x[5] = float("nan")
+    trainer = Recording(model=TinyCNN(), args=args, train_dataset=dataset, callbacks=[fingerprints])
     perturb = sam.perturb
 
     def recording_perturb(params, rho, adaptive=False):
@@ -71,6 +76,8 @@ def main(out: str, curriculum: str, checkpoint: str | None = None) -> None:
     rank = trainer.args.process_index
     record = {
         "world_size": trainer.args.world_size,
+        "nonfinite_steps": trainer.nonfinite_steps,
+        "finite": all(bool(torch.isfinite(t).all()) for t in trainer.model.state_dict().values()),
         "fingerprints": fingerprints.steps,
         "ascent_norms": trainer.ascent_norms,
         "batches": trainer.batches,

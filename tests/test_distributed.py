@@ -101,3 +101,11 @@ def test_resume_across_world_sizes_keeps_curriculum_state(tmp_path, before, afte
     assert untouched.sum() > 0
     np.testing.assert_array_equal(resumed["scores"][untouched], saved["scores"][untouched])
     assert (resumed["times_seen"] >= saved["times_seen"]).all()
+
+
+def test_a_nonfinite_batch_on_one_rank_is_skipped_by_all(two_ranks):
+    """One rank's NaN batch must not hang DDP's all-reduce or let the ranks drift apart."""
+    _, (r0, r1) = two_ranks("spl+nan")
+    assert r0["nonfinite_steps"] == r1["nonfinite_steps"] >= 1
+    assert r0["finite"] and r1["finite"]
+    assert r0["fingerprints"] == r1["fingerprints"]

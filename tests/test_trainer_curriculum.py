@@ -96,7 +96,6 @@ def test_online_adm_equals_standalone(tmp_path, normalization):
             epsilon=input_space_epsilon(8 / 255, None, 3, device=x.device, dtype=x.dtype),
             normalization=normalization,
             running_mean=running_mean,
-            forward=lambda m, inp: m(pixel_values=inp)["logits"],
         )
         torch.testing.assert_close(online, standalone, atol=1e-5, rtol=0)
         assert standalone.abs().max() > 0

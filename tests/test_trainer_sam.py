@@ -144,19 +144,20 @@ def test_nonfinite_ascent_gradient_skips_perturbation(tmp_path):
     assert logged and logged[-1]["sam_skipped_ascents"] == 2
 
 
-def test_nonfinite_loss_is_skipped_then_aborts(tmp_path):
+@pytest.mark.parametrize("mode", [dict(), dict(sam=False, curriculum="spl"), dict(curriculum="sampler")])
+def test_nonfinite_loss_is_skipped_then_aborts(tmp_path, mode):
     dataset = DictDataset(n=16)
-    dataset.x[3] = float("nan")  # one bad sample poisons the first batch of every epoch
+    dataset.x[3] = float("nan")  # one bad sample poisons one batch per epoch
     model = TinyCNN()
     trainer = ADMTrainer(
         model=model,
-        args=config(tmp_path, max_steps=4, train_sampling_strategy="sequential", max_nonfinite_steps=1),
+        args=config(tmp_path, max_steps=4, train_sampling_strategy="sequential", max_nonfinite_steps=1, **mode),
         train_dataset=dataset,
     )
     with pytest.raises(RuntimeError, match="non-finite loss"):
         trainer.train()
     assert trainer.nonfinite_steps == 2
-    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert all(torch.isfinite(t).all() for t in model.state_dict().values())  # weights and BN running stats
 
 
 def test_resume_reproduces_uninterrupted_run(tmp_path):
