@@ -6,6 +6,7 @@ import json
 import os
 from typing import Any
 
+import datasets
 import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
@@ -40,3 +41,19 @@ def load_state(directory: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     if scalars.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{scalars_path}: unsupported format_version {scalars.get('format_version')!r}.")
     return arrays, scalars
+
+
+def difficulty_dataset(table: dict[str, np.ndarray]) -> datasets.Dataset:
+    """The score-table arrays as a `datasets.Dataset`: one row per training sample, for inspection or export.
+
+    `score` is NaN and `last_step` -1 for samples never scored; `label` is -1 where unknown.
+    """
+    return datasets.Dataset.from_dict(
+        {
+            "index": np.arange(len(table["scores"])),
+            "score": table["scores"],
+            "label": table["labels"],
+            "times_seen": table["times_seen"],
+            "last_step": table["last_step"],
+        }
+    )

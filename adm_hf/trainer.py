@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import math
+import os
 from typing import Any
 
 import datasets
@@ -31,7 +32,8 @@ from .config import ADMConfig
 from .curriculum import CurriculumSampler, ScoreTable, admitted_fraction, spl_loss, spl_weights
 from .difficulty import RunningMean, adm_scores, input_space_epsilon, logit_grad_norm, logits_of, per_sample_loss
 from .indexing import INDEX_KEY, IndexedCollator, IndexedDataset
-from .state import load_state, save_state
+from .model_card import render_model_card, write_model_card
+from .state import difficulty_dataset, load_state, save_state
 
 logger = logging.get_logger(__name__)
 
@@ -299,16 +301,7 @@ class ADMTrainer(Trainer):
         """Per-sample difficulty (index, score, label, times_seen, last_step) for inspecting hard/mislabelled data."""
         if self.scores is None:
             raise ValueError("No difficulty table: with curriculum='none' no difficulty is computed.")
-        table = self.scores
-        return datasets.Dataset.from_dict(
-            {
-                "index": np.arange(len(table)),
-                "score": table.scores,
-                "label": table.labels,
-                "times_seen": table.times_seen,
-                "last_step": table.last_step,
-            }
-        )
+        return difficulty_dataset(self.scores.state_dict())
 
     # ------------------------------------------------------------------ logging and checkpoints
 
@@ -332,41 +325,65 @@ class ADMTrainer(Trainer):
                     "difficulty_p10": float(p10),
                     "difficulty_p50": float(p50),
                     "difficulty_p90": float(p90),
-                    "difficulty_seen_fraction": self.scores.num_seen / len(self.scores.scores),
+                    "difficulty_seen_fraction": self.scores.num_seen / len(self.scores),
                 }
             )
             if self.args.curriculum == "sampler":
                 logs["admitted_fraction"] = self._admitted_fraction()
         return logs
 
-    def _save_optimizer_and_scheduler(self, output_dir: str) -> None:
-        """Curriculum state is training state: it travels with the optimizer inside each checkpoint."""
-        super()._save_optimizer_and_scheduler(output_dir)
-        if self.scores is not None and self.args.should_save:
-            arrays = dict(self.scores.state_dict())
-            scalars: dict[str, Any] = {
-                "num_samples": len(self.scores.scores),
-                "curriculum": self.args.curriculum,
-                "difficulty": self.args.difficulty,
-                "gap_mean": self.gap_mean.state_dict(),
-                "skipped_ascents": self.skipped_ascents,
-                "nonfinite_steps": self.nonfinite_steps,
-            }
-            if self._sampler is not None:
-                sampler_state = self._sampler.state_dict()
-                arrays["sampler_plan"] = sampler_state["plan"]
-                scalars["sampler_epoch"] = sampler_state["epoch"]
-            save_state(output_dir, arrays, scalars)
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        """Save as Trainer does, plus the model card and the curriculum state (checkpoints and final model alike)."""
+        super().save_model(output_dir, _internal_call)
+        output_dir = output_dir or self.args.output_dir
+        if self.args.should_save:
+            self._write_model_card(output_dir)
+            if self.scores is not None:
+                self._save_curriculum_state(output_dir)
+
+    def create_model_card(self, model_name: str | None = None, dataset: str | None = None, **kwargs) -> None:
+        """The card `push_to_hub` uploads: Trainer's own is replaced by one recording the ADM/SAM set-up."""
+        if self.is_world_process_zero():
+            self._write_model_card(self.args.output_dir, model_name=model_name, dataset=dataset)
+
+    def _write_model_card(self, output_dir: str, model_name: str | None = None, dataset: str | None = None) -> None:
+        evaluations = [h for h in self.state.log_history if any(k.startswith("eval_") for k in h)]
+        base_model = getattr(getattr(self.accelerator.unwrap_model(self.model), "config", None), "_name_or_path", None)
+        text = render_model_card(
+            self.args,
+            model_name=model_name or self.args.hub_model_id or os.path.basename(os.path.abspath(self.args.output_dir)),
+            base_model=base_model or None,
+            dataset=dataset or self.args.dataset_name,
+            metrics=evaluations[-1] if evaluations else None,
+        )
+        write_model_card(output_dir, text)
+
+    def _save_curriculum_state(self, output_dir: str) -> None:
+        arrays = dict(self.scores.state_dict())
+        scalars: dict[str, Any] = {
+            "num_samples": len(self.scores),
+            "curriculum": self.args.curriculum,
+            "difficulty": self.args.difficulty,
+            "gap_mean": self.gap_mean.state_dict(),
+            "skipped_ascents": self.skipped_ascents,
+            "nonfinite_steps": self.nonfinite_steps,
+        }
+        if self._sampler is not None:
+            sampler_state = self._sampler.state_dict()
+            arrays["sampler_plan"] = sampler_state["plan"]
+            scalars["sampler_epoch"] = sampler_state["epoch"]
+        save_state(output_dir, arrays, scalars)
 
     def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
+        """Curriculum state is training state: it is restored with the optimizer when a run resumes."""
         super()._load_optimizer_and_scheduler(checkpoint)
         if checkpoint is None or self.scores is None:
             return
         arrays, scalars = load_state(checkpoint)
-        if scalars["num_samples"] != len(self.scores.scores):
+        if scalars["num_samples"] != len(self.scores):
             raise ValueError(
                 f"Checkpoint {checkpoint} scores {scalars['num_samples']} samples but the train_dataset has "
-                f"{len(self.scores.scores)}: resume with the same training data."
+                f"{len(self.scores)}: resume with the same training data."
             )
         plan = arrays.pop("sampler_plan", None)
         self.scores.load_state_dict(arrays)

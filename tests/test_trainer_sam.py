@@ -115,15 +115,6 @@ def test_sam_changes_the_trajectory(tmp_path):
     assert diff > 1e-4
 
 
-def test_bf16_on_cpu_trains_with_finite_weights(tmp_path):
-    model = TinyCNN()
-    trainer = ADMTrainer(model=model, args=config(tmp_path, bf16=True), train_dataset=DictDataset())
-    result = trainer.train()
-    assert math.isfinite(result.training_loss)
-    assert all(torch.isfinite(p).all() for p in model.parameters())
-    assert trainer.skipped_ascents == 0
-
-
 def test_nonfinite_ascent_gradient_skips_perturbation(tmp_path):
     """An inf in the ascent gradient (as an fp16 overflow gives) skips e(w) but still takes the descent step."""
     model = TinyCNN()
