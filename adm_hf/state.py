@@ -1,19 +1,34 @@
-"""Curriculum state inside a checkpoint: arrays in safetensors, scalars in JSON — never pickle."""
+"""Run state on disk: curriculum state inside a checkpoint (safetensors + JSON, never pickle), finding checkpoints."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Any
 
 import datasets
 import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
+from transformers.trainer import TRAINER_STATE_NAME
 
 ARRAYS_NAME = "adm_curriculum.safetensors"
 SCALARS_NAME = "adm_curriculum.json"
 FORMAT_VERSION = 1
+
+
+def last_complete_checkpoint(output_dir: str) -> str:
+    """The newest `checkpoint-N` whose Trainer state was written (the Trainer writes it last when saving)."""
+    steps = []
+    if os.path.isdir(output_dir):
+        for name in os.listdir(output_dir):
+            match = re.fullmatch(r"checkpoint-(\d+)", name)
+            if match and os.path.isfile(os.path.join(output_dir, name, TRAINER_STATE_NAME)):
+                steps.append(int(match.group(1)))
+    if not steps:
+        raise ValueError(f"No complete checkpoint (with {TRAINER_STATE_NAME}) in {output_dir} to resume from.")
+    return os.path.join(output_dir, f"checkpoint-{max(steps)}")
 
 
 def save_state(directory: str, arrays: dict[str, np.ndarray], scalars: dict[str, Any]) -> None:

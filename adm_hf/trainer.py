@@ -33,7 +33,7 @@ from .curriculum import CurriculumSampler, ScoreTable, admitted_fraction, spl_lo
 from .difficulty import RunningMean, adm_scores, input_space_epsilon, logit_grad_norm, logits_of, per_sample_loss
 from .indexing import INDEX_KEY, IndexedCollator, IndexedDataset
 from .model_card import render_model_card, write_model_card
-from .state import difficulty_dataset, load_state, save_state
+from .state import difficulty_dataset, last_complete_checkpoint, load_state, save_state
 
 logger = logging.get_logger(__name__)
 
@@ -60,9 +60,21 @@ class ADMTrainer(Trainer):
         self._batch_weights: torch.Tensor | None = None
         self._pass_logits: torch.Tensor | None = None
         self._batch_stats: dict[str, float] = {}
+        if self.args.curriculum == "spl" and self.compute_loss_func is not None:
+            raise ValueError(
+                "curriculum='spl' replaces the loss with a self-paced weighted cross-entropy, so it cannot honour "
+                "`compute_loss_func`; use curriculum='sampler' (which keeps your loss) or drop compute_loss_func."
+            )
         if self.args.curriculum != "none" and self.train_dataset is not None:
             self._validate_for_curriculum()
             self.scores = ScoreTable(len(self.train_dataset), ema=self.args.difficulty_ema)
+
+    def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs):
+        """`resume_from_checkpoint=True` takes the last *complete* checkpoint: a kill while saving leaves a partial
+        `checkpoint-N` that Trainer would pick and fail (or worse) on."""
+        if resume_from_checkpoint is True:
+            resume_from_checkpoint = last_complete_checkpoint(self.args.output_dir)
+        return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
 
     # ------------------------------------------------------------------ validation
 

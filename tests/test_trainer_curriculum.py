@@ -200,9 +200,14 @@ def test_adm_on_model_without_pixel_values_is_refused(tmp_path):
         ADMTrainer(model=PositionalModel(), args=config(tmp_path, curriculum="spl"), train_dataset=DictDataset())
 
 
-def test_negative_epsilon_is_refused(tmp_path):
-    with pytest.raises(ValueError, match="adm_epsilon"):
-        config(tmp_path, adm_epsilon=-0.1)
+def test_spl_with_a_custom_loss_function_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="compute_loss_func"):
+        ADMTrainer(
+            model=TinyCNN(),
+            args=config(tmp_path, curriculum="spl"),
+            train_dataset=DictDataset(),
+            compute_loss_func=lambda outputs, labels, num_items_in_batch=None: outputs["logits"].mean(),
+        )
 
 
 def test_difficulty_table_needs_a_curriculum(tmp_path):
