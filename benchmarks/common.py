@@ -425,13 +425,14 @@ def _report(record: dict[str, Any]) -> None:
     )
 
 
-def mean_std(values: Sequence[float]) -> str:
+def mean_std(values: Sequence[float], digits: int = 3) -> str:
+    """`mean ± sample std` over the finite values (just the value for one, a dash for none)."""
     values = [v for v in values if v is not None and math.isfinite(v)]
     if not values:
         return "—"
     if len(values) == 1:
-        return f"{values[0]:.3f}"
-    return f"{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}"
+        return f"{values[0]:.{digits}f}"
+    return f"{np.mean(values):.{digits}f} ± {np.std(values, ddof=1):.{digits}f}"
 
 
 def with_budget(budget: Budget, **changes: Any) -> Budget:

@@ -9,9 +9,10 @@ over repeats, the interquartile range, and the ratio of medians to ERM.
 The peer is a hand-written SAM loop (plain PyTorch, `torch.optim.SGD`, two forward/backward passes,
 `e(w) = rho g / ||g||`, weights restored from a copy), timed the same way over the same DataLoader.
 
-Peak memory is the peak resident set size (`ru_maxrss`) of a fresh subprocess that builds the same trainer and
-trains `--warmup + --steps` steps; `train_growth_mb` is that peak minus the peak before `train()` (imports, data,
-model), i.e. what training itself adds on top of the process.
+Peak memory comes from a fresh subprocess per method that builds the same trainer and trains `--warmup + --steps`
+steps: `peak_rss_mb` is its peak resident set size (VmHWM, reset after imports and data loading) and
+`train_growth_mb` that peak minus the resident size before the trainer is built, i.e. what model, optimizer and
+training add on top of the process.
 
     python benchmarks/speed.py --out benchmarks/results/speed.json               # random data
     python benchmarks/speed.py --data ../shared/datasets/cifar10/train.parquet    # a slice of real CIFAR-10
@@ -23,7 +24,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -41,6 +41,7 @@ import torch
 import transformers
 from torch import nn
 from transformers import ResNetConfig, ResNetForImageClassification, Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_callback import PrinterCallback
 
 from adm_hf import ADMConfig, ADMTrainer
 
@@ -53,14 +54,18 @@ SAM_RHO = 0.05
 
 
 def build_model(quick: bool, seed: int = 0) -> ResNetForImageClassification:
-    """A ResNet-10-like conv net (BasicBlocks, widths 32-256) at 32x32: a realistic CIFAR-sized BN network."""
+    """ResNet-18's layout (BasicBlocks, depths 2-2-2-2, widths 64-512, 11M parameters) with BatchNorm.
+
+    HF's embedder downsamples 4x, so at 32x32 the stages run at 8, 4, 2, 1 pixels: a step takes a few tenths of a
+    second on two cores, enough that per-step Python overhead is measured against realistic compute.
+    """
     torch.manual_seed(seed)
-    hidden, embed = ([8, 16, 16, 32], 8) if quick else ([32, 64, 128, 256], 32)
+    hidden, embed, depths = ([8, 16, 16, 32], 8, [1, 1, 1, 1]) if quick else ([64, 128, 256, 512], 64, [2, 2, 2, 2])
     config = ResNetConfig(
         num_channels=3,
         embedding_size=embed,
         hidden_sizes=hidden,
-        depths=[1, 1, 1, 1],
+        depths=depths,
         layer_type="basic",
         num_labels=NUM_CLASSES,
     )
@@ -185,6 +190,7 @@ def time_trainer(name: str, dataset, batch_size: int, warmup: int, steps: int, q
         trainer = build_trainer(name, dataset, out, batch_size, warmup + steps, quick)
         clock = StepClock()
         trainer.add_callback(clock)
+        trainer.remove_callback(PrinterCallback)  # keep stdout for the table
         trainer.train()
     return seconds_per_step(clock.stamps, warmup)
 
@@ -192,17 +198,15 @@ def time_trainer(name: str, dataset, batch_size: int, warmup: int, steps: int, q
 # ------------------------------------------------------------------------------------------------------ the peer loop
 
 
-def _bn_momentum(model: nn.Module, momentum: float | None) -> list[float | None]:
-    """Set every BatchNorm's momentum (0 keeps running stats for SAM's second pass, as davda54/sam does)."""
-    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    old = [m.momentum for m in bns]
-    for m in bns:
-        m.momentum = momentum
-    return old
+def _batchnorms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
 
 
 def peer_sam_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: dict, rho: float) -> None:
-    """One SAM step written by hand: ascent pass, w += rho g/||g||, descent pass at w + e, restore w, SGD step."""
+    """One SAM step written by hand: ascent pass, w += rho g/||g||, descent pass at w + e, restore w, SGD step.
+
+    The second pass runs with BatchNorm momentum 0 (running statistics unchanged), as davda54/sam does.
+    """
     model(**batch).loss.backward()
     params = [p for p in model.parameters() if p.grad is not None]
     with torch.no_grad():
@@ -211,9 +215,12 @@ def peer_sam_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: dic
         for p in params:
             p.add_(p.grad, alpha=float(rho / (norm + 1e-12)))
     optimizer.zero_grad()
-    old = _bn_momentum(model, 0.0)
+    bns = _batchnorms(model)
+    momenta = [m.momentum for m in bns]
+    for m in bns:
+        m.momentum = 0.0
     model(**batch).loss.backward()
-    for m, momentum in zip((m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)), old):
+    for m, momentum in zip(bns, momenta):
         m.momentum = momentum
     with torch.no_grad():
         for p, saved in zip(params, backup):
@@ -245,19 +252,26 @@ def time_method(name: str, dataset, batch_size: int, warmup: int, steps: int, qu
 # ------------------------------------------------------------------------------------------------------------ memory
 
 
-def _maxrss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+def _status_mb(field: str) -> float:
+    """A `kB` field of /proc/self/status (VmRSS: resident now; VmHWM: peak resident since the last reset)."""
+    line = next(l for l in Path("/proc/self/status").read_text().splitlines() if l.startswith(field + ":"))
+    return int(line.split()[1]) / 1024
 
 
 def memory_probe(args: argparse.Namespace) -> dict[str, float]:
-    """Run in a fresh process: peak RSS before and after training one method (see the module docstring)."""
+    """Run in a fresh process: peak resident memory while one method builds its model and trains.
+
+    Writing 5 to /proc/self/clear_refs resets the peak (VmHWM) to the current RSS, so import-time transients
+    do not mask the training peak.
+    """
     dataset = load_data(args.data, args.batch_size * args.batches, args.image_size)
-    before = _maxrss_mb()
+    Path("/proc/self/clear_refs").write_text("5")
+    before = _status_mb("VmRSS")
     if METHODS[args.memory_probe].trainer_cls is None:
         time_peer(dataset, args.batch_size, args.warmup, args.steps, args.quick)
     else:
         time_trainer(args.memory_probe, dataset, args.batch_size, args.warmup, args.steps, args.quick)
-    peak = _maxrss_mb()
+    peak = _status_mb("VmHWM")
     return {"peak_rss_mb": peak, "train_growth_mb": peak - before}
 
 
@@ -377,6 +391,7 @@ def main(argv: list[str] | None = None) -> dict:
         return {}
 
     dataset = load_data(args.data, args.batch_size * args.batches, args.image_size)
+    time_method("erm", dataset, args.batch_size, args.warmup, 1, args.quick)  # the process's one-off lazy inits
     times: dict[str, list[float]] = {name: [] for name in args.methods}
     for repeat in range(args.repeats):
         order = args.methods[repeat % len(args.methods):] + args.methods[: repeat % len(args.methods)]
