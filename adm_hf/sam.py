@@ -35,39 +35,43 @@ def restore_grads(params: list[nn.Parameter], grads: list[torch.Tensor | None]) 
 
 def ascent_norm(params: list[nn.Parameter], adaptive: bool) -> torch.Tensor:
     """Global 2-norm of `g` (SAM) or `|w| * g` (ASAM) over the parameters that have a gradient, in float32."""
-    norms = [
-        ((p.detach().abs() * p.grad) if adaptive else p.grad).float().norm(2)
-        for p in params
-        if p.grad is not None
-    ]
-    if not norms:
+    with_grad = [p for p in params if p.grad is not None]
+    if not with_grad:
         return torch.zeros(())
+    grads = [p.grad for p in with_grad]
+    if adaptive:
+        grads = torch._foreach_mul(torch._foreach_abs([p.detach() for p in with_grad]), grads)
+    norms = torch._foreach_norm(grads)
     device = norms[0].device
-    return torch.stack([n.to(device) for n in norms]).norm(2)
+    return torch.stack([n.float().to(device) for n in norms]).norm(2)
 
 
 @torch.no_grad()
-def perturb(params: list[nn.Parameter], rho: float, adaptive: bool = False) -> list[torch.Tensor] | None:
+def perturb(
+    params: list[nn.Parameter], rho: float, adaptive: bool = False, backup: list[torch.Tensor] | None = None
+) -> list[torch.Tensor] | None:
     """Move `w` to `w + e(w)` using the gradients currently in `.grad`; return the saved weights.
 
-    Returns None (and leaves the weights alone) when the gradient norm is not finite, e.g. an fp16 overflow or a
-    bad batch: the caller then takes a plain descent step for this micro-batch.
+    `backup` (buffers shaped like `params`, e.g. the list returned by the previous call) is reused instead of
+    allocating a copy of the model every step. Returns None (and leaves the weights alone) when the gradient norm is
+    not finite, e.g. an fp16 overflow or a bad batch: the caller then takes a plain descent step for this micro-batch.
     """
     norm = ascent_norm(params, adaptive)
     if not torch.isfinite(norm):
         return None
-    backup = [p.detach().clone() for p in params]
-    for p in params:
-        if p.grad is None:
-            continue
-        e = p.grad.float() * (rho / (norm.to(p.device) + 1e-12))
+    if backup is None or len(backup) != len(params):
+        backup = [p.detach().clone() for p in params]
+    else:
+        torch._foreach_copy_(backup, [p.detach() for p in params])
+    with_grad = [p for p in params if p.grad is not None]
+    if with_grad:
+        step = [p.grad for p in with_grad]
         if adaptive:
-            e = e * p.float().pow(2)
-        p.add_(e.to(p.dtype))
+            step = torch._foreach_mul(torch._foreach_mul(with_grad, with_grad), step)
+        torch._foreach_add_(with_grad, step, alpha=rho / (norm.item() + 1e-12))
     return backup
 
 
 @torch.no_grad()
 def restore_weights(params: list[nn.Parameter], backup: list[torch.Tensor]) -> None:
-    for p, saved in zip(params, backup):
-        p.copy_(saved)
+    torch._foreach_copy_(params, backup)

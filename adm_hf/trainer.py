@@ -37,6 +37,8 @@ from .state import difficulty_dataset, last_complete_checkpoint, load_state, sav
 
 logger = logging.get_logger(__name__)
 
+THRESHOLD_PROBE = 1 << 16  # tables larger than this take the SPL threshold from a fixed probe of this many samples
+
 
 class ADMTrainer(Trainer):
     """Drop-in `Trainer` for `ADMConfig`. With `sam=False` and `curriculum="none"` it is exactly `Trainer`."""
@@ -60,6 +62,7 @@ class ADMTrainer(Trainer):
         self._batch_weights: torch.Tensor | None = None
         self._pass_logits: torch.Tensor | None = None
         self._batch_stats: dict[str, float] = {}
+        self._weight_backup: list[torch.Tensor] | None = None  # reused by every SAM step: no per-step allocation
         if self.args.curriculum == "spl" and self.compute_loss_func is not None:
             raise ValueError(
                 "curriculum='spl' replaces the loss with a self-paced weighted cross-entropy, so it cannot honour "
@@ -175,7 +178,8 @@ class ADMTrainer(Trainer):
             return clean_loss if clean_loss is not None else torch.tensor(math.nan, device=self.args.device)
         backup = None
         if self.args.sam:
-            backup = sam.perturb(params, self.args.sam_rho, self.args.sam_adaptive)
+            backup = sam.perturb(params, self.args.sam_rho, self.args.sam_adaptive, backup=self._weight_backup)
+            self._weight_backup = backup or self._weight_backup
             if backup is None:
                 self.skipped_ascents += 1
                 logger.warning(f"Non-finite SAM ascent gradient at step {self.state.global_step}: no perturbation.")
@@ -273,7 +277,7 @@ class ADMTrainer(Trainer):
     def _spl_weights(self, scores: torch.Tensor) -> torch.Tensor:
         """Self-paced weights against the table's q(t)-quantile, so "easy" means easy among all samples seen."""
         q = self._admitted_fraction()
-        threshold = self.scores.threshold(q)
+        threshold = self.scores.threshold(q, max_exact=THRESHOLD_PROBE)
         weights = spl_weights(scores, threshold, self.args.spl_weighting, mixture_ratio=self.args.spl_mixture_ratio)
         self._batch_stats.update(
             admitted_fraction=q, spl_threshold=threshold, spl_batch_admitted=(weights > 0).float().mean().item()

@@ -209,8 +209,8 @@ def markdown(result: dict) -> str:
     p = result["proposed_subsample_threshold"]
     lines += [
         "",
-        f"Proposed threshold on a fixed {p['subsample']:,}-sample subsample: {p['seconds_per_call'] * 1e6:.0f} µs/call, "
-        f"estimate at rank {p['rank_of_estimate']:.4f} (target {s['q']}).",
+        f"Proposed threshold on a fixed {p['subsample']:,}-sample subsample: "
+        f"{p['seconds_per_call'] * 1e6:.0f} µs/call, estimate at rank {p['rank_of_estimate']:.4f} (target {s['q']}).",
     ]
     return "\n".join(lines)
 

@@ -1,6 +1,6 @@
 """Speed ratios of one optimizer step: ERM (plain `Trainer`) = 1.0 against SAM, ADM+SAM and every curriculum mode.
 
-Every method trains the same small ResNet on the same data through `trainer.train(max_steps=...)`, so the real
+Every method trains the same ResNet-18-shaped net on the same data through `trainer.train(max_steps=...)`, so the real
 Trainer path is timed (a callback stamps `time.perf_counter()` at each `on_step_end`). The first `--warmup` steps of
 each run are discarded; the next `--steps` give one time per step for that repeat. Repeats are interleaved (every
 method once per repeat, the order rotating), so machine noise hits all methods alike; the table reports the median
@@ -29,7 +29,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -331,7 +330,8 @@ def markdown(summary: dict[str, dict], targets: dict[str, dict]) -> str:
             f"| {peak} | {growth} |"
         )
     lines += ["", "| target | measured | limit | met |", "|---|---:|---:|---|"]
-    lines += [f"| {k} | {t['ratio']:.3f} | ≤ {t['target']} | {'yes' if t['met'] else 'NO'} |" for k, t in targets.items()]
+    for key, t in targets.items():
+        lines.append(f"| {key} | {t['ratio']:.3f} | ≤ {t['target']} | {'yes' if t['met'] else 'NO'} |")
     return "\n".join(lines)
 
 
@@ -374,6 +374,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.quick:
         args.repeats, args.steps, args.warmup = min(args.repeats, 2), min(args.steps, 2), 1
         args.batch_size, args.batches, args.image_size = min(args.batch_size, 8), 2, 16
+    if args.warmup < 1 or args.steps < 1 or args.repeats < 1:
+        p.error("--warmup, --steps and --repeats must be >= 1 (the warm-up's last stamp starts the clock)")
     for required in ("erm", "sam"):
         if required not in args.methods:
             args.methods.insert(0, required)
@@ -383,13 +385,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     transformers.logging.set_verbosity_error()
-    if args.memory_probe:
-        print(json.dumps(memory_probe(args)))
-        return {}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(args.threads or threads)
+    try:
+        if args.memory_probe:
+            print(json.dumps(memory_probe(args)))
+            return {}
+        return run(args, argv)
+    finally:
+        torch.set_num_threads(threads)  # main() is also called from tests: leave the process as it was
 
+
+def run(args: argparse.Namespace, argv: list[str]) -> dict:
+    """Time every method (interleaved repeats), probe its memory, write the JSON and print the table."""
     dataset = load_data(args.data, args.batch_size * args.batches, args.image_size)
     time_method("erm", dataset, args.batch_size, args.warmup, 1, args.quick)  # the process's one-off lazy inits
     times: dict[str, list[float]] = {name: [] for name in args.methods}

@@ -1,4 +1,7 @@
-"""Smoke tests of the speed and scale benchmarks: they run end to end and report every method (no timing asserted)."""
+"""Smoke tests of the speed and scale benchmarks: they run end to end and report every method (no timing asserted).
+
+One torch thread: the tests must stay fast on a loaded two-core machine, where two threads per process oversubscribe.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ def _finite_positive(x: float) -> bool:
 
 def test_speed_quick_reports_every_method(tmp_path):
     out = tmp_path / "speed.json"
-    speed.main(["--quick", "--repeats", "1", "--no-memory", "--out", str(out)])
+    speed.main(["--quick", "--repeats", "1", "--threads", "1", "--no-memory", "--out", str(out)])
     result = json.loads(out.read_text())
     assert set(result["methods"]) == set(speed.METHODS)
     for row in result["methods"].values():
@@ -32,7 +35,7 @@ def test_speed_quick_reports_every_method(tmp_path):
 
 
 def test_speed_memory_probe_runs_in_a_subprocess(tmp_path):
-    argv = ["--quick", "--repeats", "1", "--out", str(tmp_path / "speed.json")]
+    argv = ["--quick", "--repeats", "1", "--threads", "1", "--out", str(tmp_path / "speed.json")]
     memory = speed.measure_memory("sam", argv)
     assert _finite_positive(memory["peak_rss_mb"]) and memory["train_growth_mb"] >= 0
 

@@ -339,6 +339,19 @@ def test_table_threshold_matches_nanquantile():
         t.threshold(1.5)
 
 
+def test_big_table_threshold_uses_a_probe_once_enough_is_scored():
+    rng = np.random.default_rng(1)
+    t = ScoreTable(200_000)
+    idx = rng.choice(200_000, 500, replace=False)
+    t.update(idx, rng.normal(size=500), step=0)
+    # too few probe samples scored: still exact
+    assert t.threshold(0.3, max_exact=4096) == pytest.approx(float(np.nanquantile(t.scores, 0.3)), rel=1e-6)
+    t.update(np.arange(200_000), rng.uniform(size=200_000), step=1)
+    probed = t.threshold(0.3, max_exact=4096)
+    assert probed != t.threshold(0.3)  # from the probe, not the whole table
+    assert abs(np.mean(t.scores <= probed) - 0.3) < 0.03  # within a few standard errors of the true rank
+
+
 def test_table_state_round_trip_and_length_error():
     t = ScoreTable(5, ema=0.5)
     t.update([0, 4], [0.3, 0.6], step=3, labels=[1, 2])
