@@ -39,11 +39,11 @@ METHODS: dict[str, dict[str, Any]] = {
     "erm": dict(sam=False, curriculum="none"),
     "sam": dict(sam=True, curriculum="none"),
     "asam": dict(sam=True, sam_adaptive=True, sam_rho=0.5, curriculum="none"),
-    "loss_spl_sam": dict(difficulty="loss"),
-    "gradnorm_spl_sam": dict(difficulty="grad_norm"),
-    "adm_spl_sam": dict(),
+    "loss_spl_sam": dict(curriculum="spl", difficulty="loss"),
+    "gradnorm_spl_sam": dict(curriculum="spl", difficulty="grad_norm"),
+    "adm_spl_sam": dict(curriculum="spl"),  # the default config when these benchmarks were run
     "adm_sampler_sam": dict(curriculum="sampler"),
-    "adm_spl": dict(sam=False),
+    "adm_spl": dict(sam=False, curriculum="spl"),
 }
 METHOD_LABELS = {
     "erm": "ERM",

@@ -67,9 +67,9 @@ def main(out: str, curriculum: str, checkpoint: str | None = None) -> None:
     trainer = Recording(model=TinyCNN(), args=args, train_dataset=dataset, callbacks=[fingerprints])
     perturb = sam.perturb
 
-    def recording_perturb(params, rho, adaptive=False):
+    def recording_perturb(params, rho, adaptive=False, **kwargs):
         trainer.ascent_norms.append(sam.ascent_norm(params, adaptive).item())
-        return perturb(params, rho, adaptive)
+        return perturb(params, rho, adaptive, **kwargs)
 
     sam.perturb = recording_perturb
     trainer.train(resume_from_checkpoint=checkpoint)

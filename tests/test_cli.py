@@ -46,7 +46,7 @@ def test_train_writes_model_card_with_settings(run):
     for tag in ("adm-hf", "sam", "curriculum-learning", "image-classification"):
         assert f"- {tag}\n" in card
     assert "library_name: transformers" in card and "- digits\n" in card
-    assert "| sam_rho | 0.1 |" in card and "| curriculum | spl |" in card
+    assert "| sam_rho | 0.1 |" in card and "| curriculum | sampler |" in card
 
 
 def test_difficulty_export_csv_and_parquet(run, tmp_path):
@@ -57,7 +57,8 @@ def test_difficulty_export_csv_and_parquet(run, tmp_path):
     assert len(table) == 200 and table["index"] == list(range(200))
     seen = np.array(table["times_seen"]) > 0
     assert seen.any() and np.isfinite(np.array(table["score"], dtype=float)[seen]).all()
-    assert set(table["label"]) <= set(range(10))
+    labels = np.array(table["label"])
+    assert set(labels[seen]) <= set(range(10)) and (labels[~seen] == -1).all()  # -1: never scored, label unknown
     parquet = export_difficulty(output_dir, tmp_path / "table.parquet")
     assert Dataset.from_parquet(str(parquet))["label"] == table["label"]
 
