@@ -30,7 +30,15 @@ from . import sam
 from .batchnorm import bn_restore, bn_snapshot, frozen_bn_stats
 from .config import ADMConfig
 from .curriculum import CurriculumSampler, ScoreTable, admitted_fraction, spl_loss, spl_weights
-from .difficulty import RunningMean, adm_scores, input_space_epsilon, logit_grad_norm, logits_of, per_sample_loss
+from .difficulty import (
+    PGD_DEFAULT_STEP_FACTOR,
+    RunningMean,
+    adm_scores,
+    input_space_epsilon,
+    logit_grad_norm,
+    logits_of,
+    per_sample_loss,
+)
 from .indexing import INDEX_KEY, IndexedCollator, IndexedDataset
 from .model_card import render_model_card, write_model_card
 from .state import difficulty_dataset, last_complete_checkpoint, load_state, save_state
@@ -61,7 +69,7 @@ class ADMTrainer(Trainer):
         self._sampler: CurriculumSampler | None = None
         self._batch_weights: torch.Tensor | None = None
         self._pass_logits: torch.Tensor | None = None
-        self._batch_stats: dict[str, float] = {}
+        self._batch_stats: dict[str, float | torch.Tensor] = {}
         self._weight_backup: list[torch.Tensor] | None = None  # reused by every SAM step: no per-step allocation
         if self.args.curriculum == "spl" and self.compute_loss_func is not None:
             raise ValueError(
@@ -271,7 +279,7 @@ class ADMTrainer(Trainer):
             scores = measure(logits.detach(), labels, args.label_smoothing_factor)
         all_index, all_scores, all_labels = self._gather(index, scores, labels)
         self.scores.update(all_index, all_scores, step=self.state.global_step, labels=all_labels)
-        self._batch_stats = {"difficulty_batch_mean": scores.mean().item()}
+        self._batch_stats = {"difficulty_batch_mean": scores.mean().detach()}  # read at log time: no per-step sync
         return scores
 
     def _spl_weights(self, scores: torch.Tensor) -> torch.Tensor:
@@ -280,7 +288,7 @@ class ADMTrainer(Trainer):
         threshold = self.scores.threshold(q, max_exact=THRESHOLD_PROBE)
         weights = spl_weights(scores, threshold, self.args.spl_weighting, mixture_ratio=self.args.spl_mixture_ratio)
         self._batch_stats.update(
-            admitted_fraction=q, spl_threshold=threshold, spl_batch_admitted=(weights > 0).float().mean().item()
+            admitted_fraction=q, spl_threshold=threshold, spl_batch_admitted=(weights > 0).float().mean()
         )
         return weights
 
@@ -290,7 +298,7 @@ class ADMTrainer(Trainer):
         to_input_space = lambda eps: input_space_epsilon(  # noqa: E731
             eps, std, x.shape[1], device=x.device, dtype=x.dtype
         )
-        step_size = args.adm_pgd_step_size or 2.5 * args.adm_epsilon / args.adm_pgd_steps
+        step_size = args.adm_pgd_step_size or PGD_DEFAULT_STEP_FACTOR * args.adm_epsilon / args.adm_pgd_steps
         generator = None
         if args.adm_pgd_random_start:
             generator = torch.Generator(x.device).manual_seed(args.seed + self.state.global_step)
@@ -335,7 +343,7 @@ class ADMTrainer(Trainer):
             p10, p50, p90 = np.quantile(seen, [0.1, 0.5, 0.9])
             logs.update(
                 {
-                    **self._batch_stats,
+                    **{k: float(v) for k, v in self._batch_stats.items()},
                     "difficulty_mean": float(seen.mean()),
                     "difficulty_std": float(seen.std()),
                     "difficulty_p10": float(p10),
